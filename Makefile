@@ -1,0 +1,60 @@
+# Cross-Entropy, Derived: every command a reader, learner, instructor or CI needs.
+#   make book      set up .venv (if missing) and build the site into _build/html
+#   make test      set up, build, and run every test (nbval, hygiene, unit, conformance, site)
+#   make execute   re-execute every chapter notebook in place, deterministically
+#   make lab       open the notebooks in JupyterLab from the venv
+#   make book-no-solutions   the site without exercise solutions, for instructors
+#   make clean     remove the build, the venv and installed assets
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-requirements
+ASSETS := _vendor/mathjax/tex-chtml-full.js
+JB     := $(BIN)/jupyter-book build . --all -W -n --keep-going
+
+.PHONY: book book-no-solutions test execute lab clean venv assets browser
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+# MathJax comes from the npm registry (pinned in package.json / package-lock.json) and is
+# served by the site itself, so that formulas render with no network.
+assets: $(ASSETS)
+
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _vendor/mathjax
+	mkdir -p _vendor/mathjax/output/chtml/fonts
+	cp node_modules/mathjax/es5/tex-chtml-full.js _vendor/mathjax/
+	cp -r node_modules/mathjax/es5/output/chtml/fonts/woff-v2 _vendor/mathjax/output/chtml/fonts/
+
+book: venv assets
+	$(JB)
+	@echo "Open _build/html/index.html in a browser."
+
+book-no-solutions: venv assets
+	$(BIN)/python tools/config_without_solutions.py _config.yml _build/config-no-solutions.yml
+	$(BIN)/jupyter-book build . --all -W -n --keep-going --config _build/config-no-solutions.yml \
+		--path-output _build/no-solutions
+	@echo "Open _build/no-solutions/_build/html/index.html in a browser."
+
+browser:
+	@sh tools/ensure-chromium.sh
+
+test: venv browser book
+	sh tools/offline.sh $(BIN)/python -m pytest
+
+execute: venv
+	$(BIN)/python tools/execute_notebooks.py
+
+lab: venv
+	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -r requirements-lab.txt
+	$(BIN)/jupyter-lab book/chapters
+
+clean:
+	rm -rf _build _vendor node_modules $(VENV) .pytest_cache .hypothesis
