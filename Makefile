@@ -38,9 +38,9 @@ book: venv assets
 	@echo "Open _build/html/index.html in a browser."
 
 book-no-solutions: venv assets
-	$(BIN)/python tools/config_without_solutions.py _config.yml _build/config-no-solutions.yml
-	$(BIN)/jupyter-book build . --all -W -n --keep-going --config _build/config-no-solutions.yml \
-		--path-output _build/no-solutions
+	$(BIN)/python tools/strip_solutions.py _build/no-solutions-src
+	cd _build/no-solutions-src && ../../$(BIN)/jupyter-book build . --all -W -n --keep-going \
+		--path-output ../no-solutions
 	@echo "Open _build/no-solutions/_build/html/index.html in a browser."
 
 browser:
