@@ -27,7 +27,7 @@ def execute(path: pathlib.Path) -> None:
             cell.outputs = []
             cell.execution_count = None
     client = NotebookClient(
-        nb, timeout=1800, kernel_name="python3", record_timing=False,
+        nb, timeout=1800, kernel_name="python3", record_timing=False, coalesce_streams=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
