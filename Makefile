@@ -4,6 +4,7 @@
 #   make execute   re-execute every chapter notebook in place, deterministically
 #   make lab       open the notebooks in JupyterLab from the venv
 #   make book-no-solutions   the site without exercise solutions, for instructors
+#   make bench     measure speed and memory of the cross-entropies on this machine (not a test)
 #   make clean     remove the build, the venv and installed assets
 
 PYTHON ?= python3
@@ -13,13 +14,24 @@ STAMP  := $(VENV)/.installed-requirements
 ASSETS := _vendor/mathjax/tex-chtml-full.js
 JB     := $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-.PHONY: book book-no-solutions test execute lab clean venv assets browser
+.PHONY: book book-no-solutions test execute lab clean venv assets browser frameworks bench
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+# The frameworks compared in the frameworks chapter (heavy: about 3.4 GB); `make book` does not
+# need them.
+FW_STAMP := $(VENV)/.installed-frameworks
+
+frameworks: $(FW_STAMP)
+
+$(FW_STAMP): requirements-frameworks.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-frameworks.txt -c requirements.txt
 	@touch $@
 
 # MathJax comes from the npm registry (pinned in package.json / package-lock.json) and is
@@ -46,11 +58,14 @@ book-no-solutions: venv assets
 browser:
 	@sh tools/ensure-chromium.sh
 
-test: venv browser book
+test: venv frameworks browser book
 	sh tools/offline.sh $(BIN)/python -m pytest
 
-execute: venv
+execute: venv frameworks
 	$(BIN)/python tools/execute_notebooks.py
+
+bench: venv frameworks
+	$(BIN)/python benchmarks/bench.py
 
 lab: venv
 	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -r requirements-lab.txt

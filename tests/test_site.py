@@ -97,7 +97,10 @@ PAGE_REPORT = """
 return {
   typeset: document.querySelectorAll('mjx-container').length,
   errors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.textContent),
-  raw: (document.querySelector('main') || document.body).innerText,
+  // prose only: code cells and their outputs may legitimately show TeX (matplotlib labels)
+  raw: (() => { const m = (document.querySelector('main') || document.body).cloneNode(true);
+                m.querySelectorAll('pre, code, .highlight, .cell_output').forEach(e => e.remove());
+                return m.innerText; })(),
   images: Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
 };
 """
