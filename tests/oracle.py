@@ -1,4 +1,5 @@
-"""High-precision reference values (mpmath, 60 significant digits) and ULP measures for the tests.
+"""High-precision reference values (mpmath, 60 significant digits), ULP measures and a
+finite-difference gradient for the tests.
 
 These are the tests' own independent oracle, written from the definitions; they are not a copy
 of the book's NumPy functions (which are loaded from the notebooks).
@@ -60,3 +61,13 @@ def ulp_error(computed, exact, dtype=np.float64) -> float:
     if exact == 0:
         return 0.0 if computed == 0 else math.inf
     return float(abs(mpf(computed) - exact) / mp.mpf(spacing))
+
+
+def central_difference_gradient(loss, x, h=1e-6):
+    """Gradient of the scalar function `loss` at the array `x`, one central difference per entry."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        grad[index] = (loss(x + step) - loss(x - step)) / (2 * h)
+    return grad

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookfunctions import load_chapter
-from oracle import mpf, ulp_error
+from oracle import central_difference_gradient, mpf, ulp_error
 
 ch = load_chapter("cce")
 mp = mpmath.mp
@@ -196,15 +196,6 @@ def test_logits_up_to_1000_and_huge_logits():
 
 
 # ------------------------------------------------------------------------ finite differences
-def fd_gradient(loss, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = h
-        grad[index] = (loss(x + step) - loss(x - step)) / (2 * h)
-    return grad
-
-
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_gradients_against_finite_differences(reduction):
     rng = np.random.default_rng(6)
@@ -218,9 +209,9 @@ def test_gradients_against_finite_differences(reduction):
 
     for weights in (None, w):
         kw = {"sample_weight": weights, "reduction": reduction}
-        fd = fd_gradient(lambda x: total(ch.cce_with_logits(y, x, **kw)), z)
+        fd = central_difference_gradient(lambda x: total(ch.cce_with_logits(y, x, **kw)), z)
         np.testing.assert_allclose(ch.cce_with_logits_grad(y, z, **kw), fd, rtol=1e-6, atol=1e-9)
-        fd = fd_gradient(lambda x: total(ch.sparse_cce_with_logits(c, x, **kw)), z)
+        fd = central_difference_gradient(lambda x: total(ch.sparse_cce_with_logits(c, x, **kw)), z)
         np.testing.assert_allclose(ch.sparse_cce_with_logits_grad(c, z, **kw), fd,
                                    rtol=1e-6, atol=1e-9)
 
