@@ -94,9 +94,10 @@ def test_chapter_follows_the_template(path):
 def test_at_least_four_exercises_each_with_a_solution(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
                      if c.cell_type == "markdown")
-    exercises = re.findall(r"```\{exercise\}.*?:label:\s*(\S+)", text, re.S)
-    solved = set(re.findall(r"```\{solution(?:-start)?\}\s+(\S+)", text))
+    fence = r"(?:```|:{3,})"
+    exercises = re.findall(fence + r"\{exercise\}.*?:label:\s*(\S+)", text, re.S)
+    solved = set(re.findall(fence + r"\{solution(?:-start)?\}\s+(\S+)", text))
     assert len(exercises) >= 4, f"only {len(exercises)} exercises"
     assert set(exercises) <= solved, f"exercises without solution: {set(exercises) - solved}"
-    assert len(re.findall(r"```\{solution(?:-start)?\}[^\n]*\n(?::[^\n]*\n)*?:class: dropdown",
+    assert len(re.findall(fence + r"\{solution(?:-start)?\}[^\n]*\n(?::[^\n]*\n)*?:class: dropdown",
                           text)) >= len(exercises), "every solution must be collapsed (dropdown)"

@@ -15,8 +15,9 @@ import nbformat
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-START, END, SINGLE = (re.compile(p) for p in
-                      (r"```\{solution-start\}", r"```\{solution-end\}", r"```\{solution\}"))
+FENCE = r"(?:```|:{3,})"      # backtick or MyST colon fence
+START, END, SINGLE = (re.compile(FENCE + p) for p in
+                      (r"\{solution-start\}", r"\{solution-end\}", r"\{solution\}"))
 
 
 def strip_notebook(source: pathlib.Path, target: pathlib.Path) -> int:

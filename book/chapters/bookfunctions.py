@@ -3,7 +3,8 @@
     from bookfunctions import load_chapter
     bce = load_chapter("bce").bce
 
-The code cells tagged `export` of `<name>.ipynb` (in this folder) are run, in order, in a fresh
+The code cells tagged `export` of `<name>.ipynb` (in this folder, or in its `chapters/`
+subfolder as in the assignments that `make assignments` generates) are run, in order, in a fresh
 module; nothing is copied. The tests use this, and so do the chapters that measure the book's
 own functions (frameworks, accuracy and speed): they need the other notebooks beside them.
 """
@@ -27,6 +28,12 @@ def export_sources(notebook: pathlib.Path) -> list[str]:
 def load_chapter(name: str) -> types.ModuleType:
     """The module made of `<name>.ipynb`'s export cells."""
     path = CHAPTERS / f"{name}.ipynb"
+    if not path.exists() and (CHAPTERS / "chapters" / f"{name}.ipynb").exists():
+        path = CHAPTERS / "chapters" / f"{name}.ipynb"   # an assignment folder (make assignments)
+    if not path.exists():
+        raise FileNotFoundError(f"{name}.ipynb is not beside bookfunctions.py: this chapter "
+                                f"loads the book's functions from it; put the book's chapter "
+                                f"notebooks together in one folder")
     sources = export_sources(path)
     if not sources:
         raise LookupError(f"{path.name} has no code cell tagged 'export'")
