@@ -10,6 +10,8 @@ Accuracy bounds asserted here (measured maxima are about half of them):
 - kl_divergence: |error| <= 4 eps * sum_k |q_k log(q_k / p_k)| (the terms have both signs; this
   is the conditioning of their sum), and at most 8 ULP when there is little cancellation
   (sum_k |term_k| <= 3 KL).
+- maximum likelihood (the chapter's conditional model): the mean of the per-sample cross-entropies
+  is the mpmath mean negative log-likelihood within 8 ULP, and so is H(q_hat, p) for a constant p.
 """
 import inspect
 import math
@@ -195,12 +197,74 @@ def test_identity_cross_entropy_is_entropy_plus_kl(dtype):
     assert np.all(np.abs(ce - (h + kl)) <= 8 * EPS[dtype] * (ce + h + kl))
 
 
-def test_binary_cross_entropy_of_soft_label_is_minimal_at_p_equal_y():
-    y = 0.8
+@pytest.mark.parametrize("y", [0.3, 0.8])
+def test_binary_cross_entropy_of_soft_label_is_minimal_at_p_equal_y(y):
     p = np.linspace(0.001, 0.999, 999)
     loss = cross_entropy(np.broadcast_to([y, 1 - y], (p.size, 2)), np.stack([p, 1 - p], axis=-1))
     assert abs(p[np.argmin(loss)] - y) < 1e-12
     assert abs(loss.min() - entropy([y, 1 - y])) <= 4 * EPS[np.float64]
+
+
+def test_soft_label_floor_against_mpmath():
+    """The chapter's floor H(0.3) = 0.6109: entropy of the coin (0.3, 0.7) vs the exact value."""
+    y = np.array([0.3, 0.7])
+    floor = exact_entropy(y)
+    assert ulp_error(entropy(y), floor) <= ULP_H
+    assert ulp_error(cross_entropy(y, y), floor) <= ULP_H
+    assert round(float(floor), 4) == 0.6109
+
+
+# ---------------------------------------------------------------- maximum likelihood (claim 13)
+
+def exact_mean_nll(labels, probs):
+    """-(1/N) sum_i log p_i[label_i], the mean negative log-likelihood, in mpmath."""
+    return -mp.fsum(mp.log(mpf(row[label])) for label, row in zip(labels, probs)) / len(labels)
+
+
+# A mean of N positive values, each within ULP_H: the mean adds a few roundings (pairwise sum,
+# one division), so 8 ULP is an honest bound for N = 300; measured at most 1.5 ULP.
+ULP_MEAN = 8
+
+
+def random_predictions(rng, n, k):
+    """Rows of k probabilities, one per sample, that sum to 1 in float64 (rounded Dirichlet)."""
+    return rng.dirichlet(np.full(k, 0.7), size=n)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_classifier_nll_is_the_mean_of_per_sample_cross_entropies(k):
+    """-(1/N) log L of a conditional model p(y | x_i) is (1/N) sum_i H(y_i, p(. | x_i))."""
+    rng = np.random.default_rng(20 + k)
+    labels = rng.integers(0, k, size=300)
+    probs = random_predictions(rng, 300, k)            # a different prediction for every sample
+    per_sample = cross_entropy(np.eye(k)[labels], probs)
+    assert per_sample.shape == (300,)
+    assert ulp_error(per_sample.mean(), exact_mean_nll(labels, probs)) <= ULP_MEAN
+
+
+@pytest.mark.parametrize("k", [2, 3, 10])
+def test_constant_prediction_nll_is_cross_entropy_of_the_label_frequencies(k):
+    """Only for a prediction that ignores x: mean NLL = H(q_hat, p), minimal at p = q_hat."""
+    rng = np.random.default_rng(40 + k)
+    labels = rng.integers(0, k, size=300)
+    p = random_predictions(rng, 1, k)[0]
+    q_hat = np.bincount(labels, minlength=k) / labels.size
+    exact = exact_mean_nll(labels, np.broadcast_to(p, (300, k)))
+    assert ulp_error(cross_entropy(q_hat, p), exact) <= ULP_MEAN
+    # at the class frequencies the loss is H(q_hat), below the loss at any other constant
+    assert ulp_error(cross_entropy(q_hat, q_hat), exact_entropy(q_hat)) <= ULP_H
+    assert cross_entropy(q_hat, q_hat) < cross_entropy(q_hat, p)
+
+
+def test_input_dependent_prediction_is_not_one_cross_entropy():
+    """A classifier that is always right has NLL 0, but H(q_hat, mean prediction) = H(q_hat) > 0."""
+    labels = np.array([0, 1, 2, 2, 1, 0, 0])
+    onehot = np.eye(3)[labels]
+    assert cross_entropy(onehot, onehot).mean() == 0
+    q_hat = onehot.mean(axis=0)                         # also the mean prediction
+    one_cross_entropy = cross_entropy(q_hat, onehot.mean(axis=0))
+    assert ulp_error(one_cross_entropy, exact_entropy(q_hat)) <= ULP_H
+    assert one_cross_entropy > 1                        # H(3/7, 2/7, 2/7) = 1.079, not 0
 
 
 def test_directional_derivative_on_the_simplex():
