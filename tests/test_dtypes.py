@@ -20,7 +20,7 @@ SIZES = [1, 65_520, 1_000_000]
 MAX_ULP = 4
 
 bce_ch, logits_ch, cce_ch, info_ch, acc_ch, fw_ch = (
-    load_chapter(n) for n in ("bce", "logits", "cce", "information", "accuracy", "frameworks"))
+    load_chapter(n) for n in ("bce", "logits", "cce", "information", "accuracy", "reductions"))
 
 
 def ulps(computed, exact, dtype) -> float:
@@ -278,3 +278,29 @@ def test_information_one_long_distribution(dtype, n):
     exact_ce = -mp.fsum(c * mpf(a) * mp.log(mpf(b)) for (a, b), c in distinct.items())
     assert ulps(info_ch.entropy(q), exact_h, dtype) <= MAX_ULP
     assert ulps(info_ch.cross_entropy(q, p), exact_ce, dtype) <= MAX_ULP
+
+
+# ----------------------------------------------------------------------------------------------
+# Calibration: the expected calibration error and the Brier score of N binary forecasts.
+cal_ch = load_chapter("calibration")
+Y_CAL = [1, 0, 1, 1, 0, 1, 0]
+P_CAL = [0.93, 0.07, 0.61, 0.88, 0.38, 0.27, 0.52]   # no value on a bin edge of 10 bins
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_calibration_error_and_brier_score(dtype, n):
+    index, counts = tiled(np.arange(len(P_CAL)), n)
+    y, p = np.array(Y_CAL)[index], np.array(P_CAL, dtype)[index]
+    bins = {}
+    for k, c in enumerate(counts):
+        if c:
+            b = min(int(float(p[k]) * 10), 9)
+            total, conf, hits = bins.get(b, (0, mp.mpf(0), 0))
+            bins[b] = (total + c, conf + c * mpf(p[k]), hits + c * Y_CAL[k])
+    exact_ece = mp.fsum(abs(hits - conf) for total, conf, hits in bins.values()) / n
+    exact_brier = mp.fsum(c * (mpf(p[k]) - Y_CAL[k]) ** 2 for k, c in enumerate(counts)) / n
+    for got, exact in ((cal_ch.expected_calibration_error(y, p, n_bins=10), exact_ece),
+                       (cal_ch.brier_score(y, p), exact_brier)):
+        assert np.asarray(got).dtype == dtype
+        assert ulps(got, exact, dtype) <= MAX_ULP, (float(got), float(exact))

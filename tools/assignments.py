@@ -16,7 +16,7 @@ runs; cell metadata `book.points` gives its points, default 1). See book/convent
 - nbgrader (`nbgrader`): a course directory with, per chapter, `source/<chapter>/<chapter>.ipynb`
   (answer cells as solution regions between `### BEGIN SOLUTION` / `### END SOLUTION`, self-
   checks as graded test cells with points, the other solution cells removed), the helper
-  modules, and the code of the chapters it loads (in `chapters/`); then
+  modules, and the code of the chapters it loads (as `chapters/NAME.nb.json`); then
   `nbgrader generate_assignment` writes the released student version to `release/`.
 """
 import copy
@@ -188,7 +188,7 @@ def write_nbgrader(course):
             shutil.copy(CHAPTERS / helper, folder / helper)
         for dep in sorted(dependencies(name)):
             nbformat.write(code_only(nbformat.read(CHAPTERS / f"{dep}.ipynb", as_version=4)),
-                           folder / "chapters" / f"{dep}.ipynb")
+                           folder / "chapters" / f"{dep}.nb.json")   # see bookfunctions.py
         points = sum(c.metadata.get("book", {}).get("points", 1)
                      for _, _, c in gradable_exercises(nb))
         run_nbgrader(course, "generate_assignment", name, "--force")

@@ -3,8 +3,8 @@
     from bookfunctions import load_chapter
     bce = load_chapter("bce").bce
 
-The code cells tagged `export` of `<name>.ipynb` (in this folder, or in its `chapters/`
-subfolder as in the assignments that `make assignments` generates) are run, in order, in a fresh
+The code cells tagged `export` of `<name>.ipynb` (in this folder, or `chapters/<name>.nb.json`
+as in the assignments that `make assignments` generates) are run, in order, in a fresh
 module; nothing is copied. The tests use this, and so do the chapters that measure the book's
 own functions (frameworks, accuracy and speed): they need the other notebooks beside them.
 """
@@ -28,8 +28,10 @@ def export_sources(notebook: pathlib.Path) -> list[str]:
 def load_chapter(name: str) -> types.ModuleType:
     """The module made of `<name>.ipynb`'s export cells."""
     path = CHAPTERS / f"{name}.ipynb"
-    if not path.exists() and (CHAPTERS / "chapters" / f"{name}.ipynb").exists():
-        path = CHAPTERS / "chapters" / f"{name}.ipynb"   # an assignment folder (make assignments)
+    if not path.exists() and (CHAPTERS / "chapters" / f"{name}.nb.json").exists():
+        # an nbgrader assignment folder (make assignments): nbgrader drops .ipynb files in
+        # subfolders, so the chapters it needs travel as .nb.json (the same notebook JSON)
+        path = CHAPTERS / "chapters" / f"{name}.nb.json"
     if not path.exists():
         raise FileNotFoundError(f"{name}.ipynb is not beside bookfunctions.py: this chapter "
                                 f"loads the book's functions from it; put the book's chapter "
