@@ -7,7 +7,8 @@ where log(sum(...)) at 60 digits would round 1 + 1e-300 to 1.
 
 Accuracy bounds asserted (float64, up to K = 8 classes, logits up to +-1000, ties, -inf,
 confident rows): log_softmax and the losses from logits <= 3 ULP, softmax and the hard-label
-gradients <= 4 ULP, cce and cce_grad from probabilities <= 3 ULP; float32 results <= 1 ULP.
+gradients <= 4 ULP, cce from probabilities <= 4 ULP and cce_grad <= 2 ULP; float32 results
+<= 1 ULP. Rows must add up to 1 within 4*K*eps, eps of float32 or of a coarser dtype (float16).
 """
 import math
 
@@ -168,7 +169,9 @@ def test_cce_from_probabilities_against_mpmath_with_tiny_probabilities():
         G = ch.cce_grad(Y, P)
         for g, y, p in zip(G.ravel(), Y.ravel(), P.ravel()):
             worst_grad = max(worst_grad, ulp_error(g, -mpf(y) / mpf(p) / n))
-    assert worst_loss <= 3
+    # 4, not 3: the worst case measures 2.0 ULP with one libm and 3.008 with another that
+    # rounds log differently (a sum of K rounded terms y_k * log p_k). An honest bound.
+    assert worst_loss <= 4
     assert worst_grad <= 2
 
 
@@ -387,11 +390,12 @@ BAD_CALLS = {
     "shape mismatch": lambda: ch.cce_with_logits(np.eye(3), np.zeros((3, 2))),
     "no broadcasting": lambda: ch.cce([[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]),
     "1-D loss input": lambda: ch.cce_with_logits([1.0, 0.0], [0.0, 1.0]),
-    "3-D loss input": lambda: ch.cce(np.ones((1, 1, 1)), np.ones((1, 1, 1))),
+    "3-D input, axis out of range": lambda: ch.cce(np.ones((1, 1, 1)), np.ones((1, 1, 1)),
+                                                   axis=3),
     "p > 1": lambda: ch.cce([[1, 0]], [[1.5, -0.5]]),
     "p < 0": lambda: ch.cce_grad([[1, 0]], [[-1e-300, 1.0]]),
     "p row not summing to 1": lambda: ch.cce([[1, 0]], [[0.5, 0.4]]),
-    "p row just outside tolerance": lambda: ch.cce([[1, 0]], [[1.0, 1e-14]]),
+    "p row just outside tolerance": lambda: ch.cce([[1, 0]], [[1.0, 1e-6]]),
     "y row not summing to 1": lambda: ch.cce_with_logits([[0.5, 0.4]], [[0.0, 1.0]]),
     "y outside [0, 1]": lambda: ch.cce_with_logits([[2.0, -1.0]], [[0.0, 1.0]]),
     "NaN logit": lambda: ch.softmax([1.0, np.nan]),
@@ -437,18 +441,58 @@ def test_value_errors(name):
     assert str(info.value)
 
 
-def test_tolerance_is_4_k_eps_of_the_arrays_own_dtype():
-    eps64, eps32 = np.finfo(np.float64).eps, np.finfo(np.float32).eps
+def test_tolerance_is_4_k_eps_of_float32_or_of_a_coarser_dtype():
+    """Rows must add up to 1 within 4*K*eps, eps of float32 (float64 arrays too), of float16 for
+    float16 arrays. Checked on both sides of the boundary, for labels and for probabilities."""
+    eps32, eps16 = float(np.finfo(np.float32).eps), float(np.finfo(np.float16).eps)
     y = np.array([[1.0, 0.0, 0.0]])
-    ch.cce(y, np.array([[1 - 2 * eps64, 2 * eps64 * 6, 0.0]]))          # off by 10 eps <= 12 eps
+    for k, dtype, eps in [(3, np.float64, eps32), (3, np.float32, eps32), (7, np.float64, eps32),
+                          (3, np.float16, eps16)]:
+        y_k = np.eye(k)[:1]
+        inside = np.zeros((1, k))
+        inside[0, 0], inside[0, 1] = 0.5, 0.5 + 0.9 * 4 * k * eps      # off by 0.9 * 4 K eps
+        outside = inside.copy()
+        outside[0, 1] = 0.5 + 1.2 * 4 * k * eps                         # off by 1.2 * 4 K eps
+        assert np.isfinite(ch.cce(y_k, inside.astype(dtype)))
+        with pytest.raises(ValueError, match="add up to 1"):
+            ch.cce(y_k, outside.astype(dtype))
+        ch.cce_with_logits(inside.astype(dtype), np.zeros((1, k)))      # as soft labels
+        with pytest.raises(ValueError, match="add up to 1"):
+            ch.cce_with_logits(outside.astype(dtype), np.zeros((1, k)))
     with pytest.raises(ValueError):
-        ch.cce(y, np.array([[1.0, 13 * eps64, 0.0]]))                     # 13 eps > 12 eps
-    p32 = np.array([[0.1, 0.2, 0.7]], dtype=np.float32)                   # float32 rounding
-    assert abs(float(np.sum(p32, dtype=np.float64)) - 1) > 12 * eps64
-    assert np.isfinite(ch.cce(y, p32))
-    ch.cce_with_logits(p32, np.zeros((1, 3)))                             # float32 soft labels
-    with pytest.raises(ValueError):
-        ch.cce(y, np.array([[1.0, 13 * eps32, 0.0]], dtype=np.float32))
+        ch.cce(y, np.array([[1.0, 13 * eps32, 0.0]]))                  # 13 eps > 12 eps
+
+
+@pytest.mark.parametrize("k", [2, 3, 10, 100, 1000])
+def test_float32_softmax_rows_stored_as_float64_are_accepted(k):
+    """Issue 11, claim 16: a float32 model's softmax output cast to float64 is a distribution
+    to float32 precision. It is accepted, and its loss is the float64 loss of those values."""
+    rng = np.random.default_rng(k)
+    z = (rng.normal(0, 5, (50, k))).astype(np.float32)
+    e = np.exp(z - z.max(axis=1, keepdims=True))                       # a float32 softmax,
+    p32 = e / e.sum(axis=1, keepdims=True)                              # as a model computes it
+    p64 = p32.astype(np.float64)
+    deviation = np.abs(p64.sum(axis=1) - 1)
+    assert deviation.max() > 4 * k * F64_EPS            # the old rule (float64 eps) refused them
+    c = rng.integers(0, k, 50)
+    y = np.eye(k)[c]
+    losses = ch.cce(y, p64, reduction="none")
+    assert losses.dtype == np.float64
+    for loss, row, label in zip(losses[:5], p64, c):
+        assert ulp_error(loss, -mp.log(mpf(row[label]))) <= 2
+    assert np.all(np.isfinite(ch.cce_grad(y, p64)))
+    ch.cce_with_logits(p64, np.zeros((50, k)))                          # as soft labels too
+
+
+def test_rows_rounded_to_float16_get_a_hint():
+    p16 = np.float16([[0.1, 0.2, 0.7]])
+    assert np.isfinite(ch.cce([[0, 0, 1]], p16))                        # float16: its own eps
+    with pytest.raises(ValueError, match="float16") as info:
+        ch.cce([[0, 0, 1]], p16.astype(np.float64))
+    assert "renormalise" in str(info.value) and "K = 3" in str(info.value)
+    with pytest.raises(ValueError) as info:                             # far off: no hint
+        ch.cce([[1, 0]], [[0.5, 0.4]])
+    assert "float16" not in str(info.value)
 
 
 def test_zero_weight_is_allowed_for_sum_and_none():
@@ -560,8 +604,9 @@ LOGITS_KN = np.array([[2.4048107, 5.0334096], [-0.7921977, -4.1523376],
 
 
 def test_course_example_in_classes_by_examples_layout():
-    """reference-facts item 4: per-example [0.25361034, 0.5566767] (a float32 log-softmax),
-    float32 sum printing 0.810287, the check (0.50722074 + 1.1133534) / 2 being that sum."""
+    """A course's check quoted in a learner's forum question: logits (classes x examples),
+    expected (0.50722074 + 1.1133534) / 2, the sum of the two per-example losses; a float32
+    log-softmax gives [0.25361034, 0.5566767], within one float32 ULP of ours."""
     labels_kn = np.zeros((6, 2), dtype=np.float32)
     labels_kn[[5, 0], [0, 1]] = 1
     per_example = ch.cce_with_logits(labels_kn.T, LOGITS_KN.T, reduction="none")
@@ -574,8 +619,10 @@ def test_course_example_in_classes_by_examples_layout():
     assert str(np.sum(per_example)) == "0.810287"
     assert str(ch.cce_with_logits(labels_kn.T, LOGITS_KN.T, reduction="sum")) == "0.810287"
     assert abs((0.50722074 + 1.1133534) / 2 - float(np.sum(per_example))) < 2e-7
+    for half, value in zip([0.50722074 / 2, 1.1133534 / 2], exact):      # halves of the check
+        assert abs(half - value) < 1e-7
     mean = ch.cce_with_logits(labels_kn.T, LOGITS_KN.T)
-    assert abs((0.25361037 + 0.5566767) / 2 - float(mean)) < 2e-7
+    assert abs(float(mean) - float(np.sum(per_example)) / 2) <= float(np.spacing(mean))
     np.testing.assert_array_equal(ch.sparse_cce_with_logits([5, 0], LOGITS_KN.T, reduction="none"),
                                   per_example)
     with pytest.raises(ValueError):                     # the forgotten transpose is caught here
@@ -591,3 +638,298 @@ def test_forgotten_transpose_on_a_square_batch():
     assert wrong == pytest.approx(3 * math.log(math.e + 2) - 1, rel=1e-15)
     assert round(float(wrong), 4) == 3.6543
     assert ch.cce_with_logits(labels.T, logits.T) == pytest.approx(math.log(3), rel=1e-15)
+
+
+
+# ------------------------------------------------------------------------ ignore_index
+def _masked_batch(seed, n=9, k=4, ignore=-100):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 3, (n, k))
+    c = rng.integers(0, k, n)
+    keep = rng.random(n) < 0.6
+    keep[0], keep[1] = True, False                      # at least one of each
+    c = np.where(keep, c, ignore)
+    w = rng.uniform(0.1, 2, n)
+    return z, c, keep, w
+
+
+@pytest.mark.parametrize("ignore", [-100, -1, 255, 0])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ignore_index_equals_dropping_the_ignored_rows(ignore, weighted):
+    """The oracle: the same function called on the kept rows only."""
+    z, c_all, keep, w = _masked_batch(13, ignore=ignore)
+    keep = c_all != ignore                              # ignore=0: class-0 targets too
+    kw_all = {"sample_weight": w} if weighted else {}
+    kw_kept = {"sample_weight": w[keep]} if weighted else {}
+    f = ch.sparse_cce_with_logits
+    none = f(c_all, z, ignore_index=ignore, reduction="none", **kw_all)
+    assert none.shape == (len(c_all),)
+    np.testing.assert_array_equal(none[~keep], 0)
+    np.testing.assert_allclose(none[keep], f(c_all[keep], z[keep], reduction="none", **kw_kept),
+                               rtol=1e-15)
+    assert f(c_all, z, ignore_index=ignore, reduction="sum", **kw_all) == pytest.approx(
+        f(c_all[keep], z[keep], reduction="sum", **kw_kept), rel=1e-14)
+    assert f(c_all, z, ignore_index=ignore, **kw_all) == pytest.approx(
+        f(c_all[keep], z[keep], **kw_kept), rel=1e-14)
+    g = ch.sparse_cce_with_logits_grad
+    for reduction in ("none", "sum", "mean"):
+        full = g(c_all, z, ignore_index=ignore, reduction=reduction, **kw_all)
+        assert full.shape == z.shape
+        np.testing.assert_array_equal(full[~keep], 0)
+        np.testing.assert_allclose(full[keep], g(c_all[keep], z[keep], reduction=reduction,
+                                                 **kw_kept), rtol=1e-14, atol=1e-300)
+
+
+def test_ignore_index_mean_divides_by_the_kept_count_and_kept_weights():
+    """By hand: losses of the kept rows from the mpmath oracle, divided by their count."""
+    z, c, keep, w = _masked_batch(14)
+    exact = [float(-log_softmax_exact(z[n])[c[n]]) for n in np.flatnonzero(keep)]
+    assert ch.sparse_cce_with_logits(c, z, ignore_index=-100) == pytest.approx(
+        math.fsum(exact) / keep.sum(), rel=1e-14)
+    weighted = math.fsum(a * b for a, b in zip(w[keep], exact)) / math.fsum(w[keep])
+    assert ch.sparse_cce_with_logits(c, z, ignore_index=-100, sample_weight=w) == pytest.approx(
+        weighted, rel=1e-14)
+    # the weights of ignored rows do not enter the denominator, however large
+    w_big = np.where(keep, w, 1e6)
+    assert ch.sparse_cce_with_logits(c, z, ignore_index=-100, sample_weight=w_big) == \
+        pytest.approx(weighted, rel=1e-14)
+
+
+def test_ignore_index_none_or_absent_changes_nothing():
+    z, c, keep, w = _masked_batch(15)
+    c = np.where(keep, c, 1)
+    for reduction in ("none", "sum", "mean"):
+        for kw in ({}, {"sample_weight": w}):
+            base = ch.sparse_cce_with_logits(c, z, reduction=reduction, **kw)
+            np.testing.assert_array_equal(
+                ch.sparse_cce_with_logits(c, z, reduction=reduction, ignore_index=None, **kw), base)
+            np.testing.assert_allclose(
+                ch.sparse_cce_with_logits(c, z, reduction=reduction, ignore_index=-100, **kw),
+                base, rtol=1e-15)
+            np.testing.assert_allclose(
+                ch.sparse_cce_with_logits_grad(c, z, reduction=reduction, ignore_index=-100, **kw),
+                ch.sparse_cce_with_logits_grad(c, z, reduction=reduction, **kw), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_every_target_ignored(dtype):
+    z = np.random.default_rng(16).normal(0, 2, (3, 2, 4)).astype(dtype)
+    c = np.full((3, 4), -100)
+    for f in (ch.sparse_cce_with_logits, ch.sparse_cce_with_logits_grad):
+        with pytest.raises(ValueError, match="ignore_index") as info:
+            f(c, z, ignore_index=-100, axis=1)
+        assert "no targets" in str(info.value) and "undefined" in str(info.value)
+        with pytest.raises(ValueError, match="ignore_index"):
+            f(c, z, ignore_index=-100, axis=1, sample_weight=np.ones(3))
+    total = ch.sparse_cce_with_logits(c, z, ignore_index=-100, axis=1, reduction="sum")
+    assert total == 0 and type(total) is np.dtype(dtype).type
+    none = ch.sparse_cce_with_logits(c, z, ignore_index=-100, axis=1, reduction="none")
+    assert none.shape == (3, 4) and none.dtype == dtype and not none.any()
+    grad = ch.sparse_cce_with_logits_grad(c, z, ignore_index=-100, axis=1, reduction="sum")
+    assert grad.shape == z.shape and grad.dtype == dtype and not grad.any()
+
+
+def test_kept_weights_summing_to_zero_is_an_error_for_the_mean():
+    z, c, keep, w = _masked_batch(17)
+    w = np.where(keep, 0.0, 1.0)
+    with pytest.raises(ValueError, match="sample_weight sums to 0"):
+        ch.sparse_cce_with_logits(c, z, ignore_index=-100, sample_weight=w)
+    assert ch.sparse_cce_with_logits(c, z, ignore_index=-100, sample_weight=w,
+                                     reduction="sum") == 0
+
+
+def test_ignored_rows_may_hold_any_label_and_infinite_losses():
+    """Labels equal to ignore_index are never used as indices (NumPy would wrap -100 round),
+    and an ignored row whose loss would be infinite still counts 0."""
+    z = np.array([[0.0, 1.0, -np.inf], [2.0, 0.0, 0.0], [-np.inf, 0.0, 0.0]])
+    c = np.array([1, -100, -100])
+    assert ch.sparse_cce_with_logits(c, z, ignore_index=-100) == pytest.approx(
+        float(-log_softmax_exact(z[0])[1]), rel=1e-15)
+    losses = ch.sparse_cce_with_logits([1, 2**40, 0], z, ignore_index=2**40, reduction="none")
+    assert losses[1] == 0 and losses[2] == np.inf       # label 0 is kept in the last row
+    losses = ch.sparse_cce_with_logits([2**40, 1, 2**40], z, ignore_index=2**40,
+                                       reduction="none")
+    np.testing.assert_array_equal(losses[[0, 2]], 0)
+    assert ch.sparse_cce_with_logits([-100, 0, -100], z, ignore_index=-100) == pytest.approx(
+        float(-log_softmax_exact(z[1])[0]), rel=1e-15)
+
+
+def test_ignore_index_gradients_against_finite_differences():
+    z, c, keep, w = _masked_batch(18)
+    for reduction in ("mean", "sum", "none"):
+        for weights in (None, w):
+            kw = {"sample_weight": weights, "reduction": reduction, "ignore_index": -100}
+            fd = central_difference_gradient(
+                lambda x: np.sum(ch.sparse_cce_with_logits(c, x, **kw)), z)
+            np.testing.assert_allclose(ch.sparse_cce_with_logits_grad(c, z, **kw), fd,
+                                       rtol=1e-6, atol=1e-9)
+
+
+IGNORE_BAD_CALLS = {
+    "float ignore_index": lambda: ch.sparse_cce_with_logits([0], [[0.0, 1.0]], ignore_index=-100.0),
+    "bool ignore_index": lambda: ch.sparse_cce_with_logits([0], [[0.0, 1.0]], ignore_index=True),
+    "string ignore_index": lambda: ch.sparse_cce_with_logits_grad([0], [[0.0, 1.0]],
+                                                                  ignore_index="-100"),
+    "other negative label": lambda: ch.sparse_cce_with_logits([-1, -100], [[0.0, 1.0]] * 2,
+                                                              ignore_index=-100),
+    "label too large with ignore": lambda: ch.sparse_cce_with_logits_grad([2, -100], [[0.0, 1.0]] * 2,
+                                                                        ignore_index=-100),
+    "float axis": lambda: ch.cce_with_logits([[1, 0]], [[0.0, 1.0]], axis=1.0),
+    "axis out of range": lambda: ch.sparse_cce_with_logits([0], [[0.0, 1.0]], axis=2),
+    "negative axis out of range": lambda: ch.cce_grad([[1, 0]], [[1.0, 0.0]], axis=-3),
+    "labels of the other layout": lambda: ch.sparse_cce_with_logits(
+        np.zeros((2, 5), int), np.zeros((2, 3, 5)), axis=-1),
+    "labels with the class axis": lambda: ch.sparse_cce_with_logits(
+        np.zeros((2, 3, 5), int), np.zeros((2, 3, 5)), axis=1),
+    "N-D label rows not distributions": lambda: ch.cce_with_logits(
+        np.ones((2, 3, 5)) / 5, np.zeros((2, 3, 5)), axis=1),
+    "weights of the wrong N-D shape": lambda: ch.cce_with_logits(
+        np.full((2, 3, 5), 1 / 3), np.zeros((2, 3, 5)), axis=1, sample_weight=np.ones(3)),
+}
+
+
+@pytest.mark.parametrize("name", list(IGNORE_BAD_CALLS))
+def test_value_errors_of_the_new_keywords(name):
+    with pytest.raises(ValueError) as info:
+        IGNORE_BAD_CALLS[name]()
+    assert str(info.value)
+
+
+# ------------------------------------------------------------------------ axis (N-D layouts)
+def _nd_batch(seed, shape=(3, 4, 2, 5), axis=1):
+    """Logits with classes on `axis`, labels (hard, soft) and probabilities of that layout."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 3, shape)
+    k = shape[axis]
+    loss_shape = tuple(s for i, s in enumerate(shape) if i != axis % len(shape))
+    c = rng.integers(0, k, loss_shape)
+    y = np.moveaxis(rng.dirichlet(np.ones(k), loss_shape), -1, axis)
+    p = np.moveaxis(rng.dirichlet(np.full(k, 2.0), loss_shape), -1, axis)
+    w = rng.uniform(0.1, 2, loss_shape)
+    return z, c, y, p, w, k, loss_shape
+
+
+ND_FUNCTIONS = {  # name: (function, first argument, second argument) from _nd_batch's values
+    "cce": (ch.cce, "y", "p"), "cce_grad": (ch.cce_grad, "y", "p"),
+    "cce_with_logits": (ch.cce_with_logits, "y", "z"),
+    "cce_with_logits_grad": (ch.cce_with_logits_grad, "y", "z"),
+    "sparse_cce_with_logits": (ch.sparse_cce_with_logits, "c", "z"),
+    "sparse_cce_with_logits_grad": (ch.sparse_cce_with_logits_grad, "c", "z"),
+}
+
+
+@pytest.mark.parametrize("name", list(ND_FUNCTIONS))
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_axis_1_equals_moveaxis_and_rows(name, reduction, weighted):
+    """(N, C, d1, d2) with axis=1 == the same data moved to classes-last with axis=-1 ==
+    the plain (M, C) row computation after reshaping, reshaped back."""
+    f, first, second = ND_FUNCTIONS[name]
+    z, c, y, p, w, k, loss_shape = _nd_batch(19)
+    args = {"z": z, "c": c, "y": y, "p": p}
+    a1, a2 = args[first], args[second]
+    last = (a1 if first == "c" else np.moveaxis(a1, 1, -1)), np.moveaxis(a2, 1, -1)
+    rows = (a1.reshape(-1) if first == "c" else last[0].reshape(-1, k)), last[1].reshape(-1, k)
+    kw = {"reduction": reduction}
+    kw_rows = dict(kw, sample_weight=w.reshape(-1)) if weighted else kw
+    if weighted:
+        kw = dict(kw, sample_weight=w)
+    out = f(a1, a2, axis=1, **kw)
+    out_last = f(*last, axis=-1, **kw)
+    out_rows = f(*rows, **kw_rows)
+    if name.endswith("_grad"):
+        assert out.shape == a2.shape
+        np.testing.assert_array_equal(np.moveaxis(out, 1, -1), out_last)
+        np.testing.assert_array_equal(out_last.reshape(-1, k), out_rows)
+    elif reduction == "none":
+        assert out.shape == loss_shape
+        np.testing.assert_array_equal(out, out_last)
+        np.testing.assert_array_equal(out.reshape(-1), out_rows)
+    else:
+        assert np.ndim(out) == 0
+        assert out == out_last == out_rows
+
+
+def test_axis_every_position_and_loop_oracle():
+    """Per-position losses against mpmath, one position at a time; every axis of a 4-D array."""
+    rng = np.random.default_rng(20)
+    z = rng.normal(0, 4, (2, 3, 4, 3))
+    for axis in range(4):
+        k = z.shape[axis]
+        moved = np.moveaxis(z, axis, -1)
+        c = rng.integers(0, k, moved.shape[:-1])
+        losses = ch.sparse_cce_with_logits(c, z, axis=axis, reduction="none")
+        assert losses.shape == moved.shape[:-1]
+        for index in np.ndindex(losses.shape):
+            exact = -log_softmax_exact(moved[index])[c[index]]
+            assert ulp_error(losses[index], exact) <= 3
+        assert ch.sparse_cce_with_logits(c, z, axis=axis) == pytest.approx(
+            float(mp.fsum(-log_softmax_exact(moved[i])[c[i]] for i in np.ndindex(c.shape))
+                  / c.size), rel=1e-14)
+
+
+def test_axis_with_ignore_index_and_weights_per_sample():
+    """N-D: 'mean' over the kept positions; a weight of shape (N,) is one weight per sample
+    (aligned from the left), the same as the full per-position weight array."""
+    z, c, y, p, w, k, loss_shape = _nd_batch(21)
+    keep = np.random.default_rng(22).random(loss_shape) < 0.7
+    c = np.where(keep, c, -100)
+    w_sample = np.random.default_rng(23).uniform(0.5, 2, loss_shape[0])
+    w_full = np.broadcast_to(w_sample[:, None, None], loss_shape)
+    for kw in ({}, {"sample_weight": w_sample}):
+        mean = ch.sparse_cce_with_logits(c, z, axis=1, ignore_index=-100, **kw)
+        weights = np.ones(loss_shape) if not kw else w_full
+        per_pos = ch.sparse_cce_with_logits(np.where(keep, c, 0), z, axis=1, reduction="none")
+        expected = math.fsum((weights * per_pos)[keep]) / math.fsum(weights[keep])
+        assert mean == pytest.approx(expected, rel=1e-14)
+        np.testing.assert_array_equal(
+            ch.sparse_cce_with_logits_grad(c, z, axis=1, ignore_index=-100, **kw),
+            ch.sparse_cce_with_logits_grad(c, z, axis=1, ignore_index=-100,
+                                           **({"sample_weight": w_full} if kw else {})))
+
+
+@pytest.mark.parametrize("name", ["cce_with_logits_grad", "sparse_cce_with_logits_grad"])
+def test_axis_gradients_against_finite_differences(name):
+    f, first, _ = ND_FUNCTIONS[name]
+    loss = ND_FUNCTIONS[name.removesuffix("_grad")][0]
+    z, c, y, p, w, k, loss_shape = _nd_batch(24, shape=(2, 3, 2, 2))
+    label = c if first == "c" else y
+    for kw in ({}, {"sample_weight": w}, {"reduction": "sum"}):
+        fd = central_difference_gradient(lambda x: np.sum(loss(label, x, axis=1, **kw)), z)
+        np.testing.assert_allclose(f(label, z, axis=1, **kw), fd, rtol=1e-6, atol=2e-8)
+
+
+def test_cce_grad_with_axis_along_the_simplex():
+    z, c, y, p, w, k, loss_shape = _nd_batch(25, shape=(2, 3, 4))
+    v = np.random.default_rng(26).normal(size=p.shape)
+    v -= v.mean(axis=1, keepdims=True)                 # stay on the simplex along axis 1
+    h = 1e-7
+    fd = (ch.cce(y, p + h * v, axis=1) - ch.cce(y, p - h * v, axis=1)) / (2 * h)
+    assert math.isclose(fd, np.sum(ch.cce_grad(y, p, axis=1) * v), rel_tol=1e-6, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(ND_FUNCTIONS))
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_axis_and_ignore_index_keep_the_dtype(name, dtype):
+    f, first, second = ND_FUNCTIONS[name]
+    z, c, y, p, w, k, loss_shape = _nd_batch(27, shape=(2, 3, 4))
+    args = {"z": z.astype(dtype), "c": c, "y": y, "p": p.astype(dtype)}
+    kw = {"ignore_index": -100} if first == "c" else {}
+    if first == "c":
+        args["c"] = np.where(np.arange(c.size).reshape(c.shape) % 3 == 0, -100, c)
+    for reduction in ("none", "mean"):
+        out = f(args[first], args[second], axis=1, reduction=reduction, **kw)
+        assert out.dtype == dtype
+        if reduction == "none":
+            assert out.shape == (args[second].shape if name.endswith("_grad") else loss_shape)
+        elif not name.endswith("_grad"):
+            assert type(out) is np.dtype(dtype).type
+
+
+def test_three_axes_with_classes_last_need_no_keyword():
+    """(N, T, K), Keras's layout of a sequence model, works with the default axis=-1."""
+    z, c, y, p, w, k, loss_shape = _nd_batch(28, shape=(2, 5, 3), axis=-1)
+    np.testing.assert_array_equal(ch.sparse_cce_with_logits(c, z, reduction="none"),
+                                  ch.sparse_cce_with_logits(c.reshape(-1), z.reshape(-1, 3),
+                                                            reduction="none").reshape(2, 5))
+    assert ch.cce(np.ones((1, 1, 1)), np.ones((1, 1, 1))) == 0      # one class: loss 0
