@@ -6,7 +6,7 @@ Measures, single-threaded and in one run:
 * CCE from logits on 10^5 x 100 float64 logits, with one-hot rows and with integer labels,
 
 for the book's reference functions, a plain vectorised NumPy version, the chapter's fast
-variants (in place with `out=`, one block and blocked; imported from the accuracy chapter, so
+variants (in place with `out=`, one block and blocked; imported from the speed chapter, so
 there is one implementation), PyTorch (CPU) and scikit-learn where they apply. For each it prints
 the median of 7 timed calls (after one warm-up call), the ratio to a memory-bandwidth bound (the
 bytes of the inputs, read once, divided by the measured copy bandwidth) and to PyTorch, and the
@@ -170,7 +170,7 @@ class OneBlock:
 
 
 def benchmarks(args):
-    accuracy, logits, cce = (load_chapter(name) for name in ("accuracy", "logits", "cce"))
+    speed, logits, cce = (load_chapter(name) for name in ("speed", "logits", "cce"))
     rng = np.random.default_rng(2024)
     n, rows, k = args.elements, args.rows, args.classes
 
@@ -181,8 +181,8 @@ def benchmarks(args):
                ("book bce_with_logits (reference)", lambda: logits.bce_with_logits(y, z)),
                ("NumPy, plain vectorised", lambda: numpy_plain_bce(y, z)),
                ("book fast: in place, one block",
-                lambda: OneBlock(accuracy, accuracy.bce_with_logits_fast)(y, z)),
-               ("book fast: in place, blocked", lambda: accuracy.bce_with_logits_fast(y, z))]}
+                lambda: OneBlock(speed, speed.bce_with_logits_fast)(y, z)),
+               ("book fast: in place, blocked", lambda: speed.bce_with_logits_fast(y, z))]}
     zc = rng.normal(0.0, 3.0, (rows, k))
     labels = rng.integers(0, k, rows)
     one_hot = np.zeros((rows, k))
@@ -192,18 +192,18 @@ def benchmarks(args):
                      ("book cce_with_logits (reference)", lambda: cce.cce_with_logits(one_hot, zc)),
                      ("NumPy, plain vectorised", lambda: numpy_plain_cce(one_hot, zc)),
                      ("book fast: in place, one block",
-                      lambda: OneBlock(accuracy, accuracy.cce_with_logits_fast)(one_hot, zc)),
+                      lambda: OneBlock(speed, speed.cce_with_logits_fast)(one_hot, zc)),
                      ("book fast: in place, blocked",
-                      lambda: accuracy.cce_with_logits_fast(one_hot, zc))]}
+                      lambda: speed.cce_with_logits_fast(one_hot, zc))]}
     cce_sparse = {"name": f"CCE from logits, {rows:.0e} x {k}, integer labels",
                   "key": "sparse_cce", "bytes": zc.nbytes + labels.nbytes, "methods": [
                       ("book sparse_cce_with_logits (reference)",
                        lambda: cce.sparse_cce_with_logits(labels, zc)),
                       ("NumPy, plain vectorised", lambda: numpy_plain_sparse_cce(labels, zc)),
                       ("book fast: in place, one block",
-                       lambda: OneBlock(accuracy, accuracy.sparse_cce_with_logits_fast)(labels, zc)),
+                       lambda: OneBlock(speed, speed.sparse_cce_with_logits_fast)(labels, zc)),
                       ("book fast: in place, blocked",
-                       lambda: accuracy.sparse_cce_with_logits_fast(labels, zc))]}
+                       lambda: speed.sparse_cce_with_logits_fast(labels, zc))]}
     if torch is not None:
         zt, yt = torch.from_numpy(z), torch.from_numpy(y)          # no copies
         zct, one_hot_t, labels_t = (torch.from_numpy(a) for a in (zc, one_hot, labels))

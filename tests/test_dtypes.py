@@ -19,8 +19,8 @@ DTYPES = [np.float16, np.float32, np.float64]
 SIZES = [1, 65_520, 1_000_000]
 MAX_ULP = 4
 
-bce_ch, logits_ch, cce_ch, info_ch, acc_ch, fw_ch = (
-    load_chapter(n) for n in ("bce", "logits", "cce", "information", "accuracy", "reductions"))
+bce_ch, logits_ch, cce_ch, info_ch, speed_ch, reductions_ch = (
+    load_chapter(n) for n in ("bce", "logits", "cce", "information", "speed", "reductions"))
 
 
 def ulps(computed, exact, dtype) -> float:
@@ -62,7 +62,7 @@ BINARY_LOSSES = {
     "bce": (bce_ch.bce, P_BIN, lambda y, p: bce_terms(y, p)),
     "bce_with_logits": (logits_ch.bce_with_logits, Z_BIN,
                         lambda y, z: mpf(y) * softplus(-mpf(z)) + (1 - mpf(y)) * softplus(mpf(z))),
-    "bce_with_logits_fast": (acc_ch.bce_with_logits_fast, Z_BIN,
+    "bce_with_logits_fast": (speed_ch.bce_with_logits_fast, Z_BIN,
                              lambda y, z: mpf(y) * softplus(-mpf(z))
                              + (1 - mpf(y)) * softplus(mpf(z))),
 }
@@ -117,9 +117,9 @@ def test_focal_loss_and_gradient(dtype, n):
         return (1 - sigma(t)) ** gamma * softplus(-t)
 
     exact = mp.fsum(c * term(a, b) for c, (a, b) in zip(counts, pattern)) / n
-    got = fw_ch.focal_loss_with_logits(y, z)
+    got = reductions_ch.focal_loss_with_logits(y, z)
     assert np.asarray(got).dtype == dtype and ulps(got, exact, dtype) <= MAX_ULP
-    grad = fw_ch.focal_loss_with_logits_grad(y, z)
+    grad = reductions_ch.focal_loss_with_logits_grad(y, z)
     assert grad.dtype == dtype
     for k, (a, b) in enumerate(pattern[: min(n, len(pattern))]):
         exact_g = mp.diff(lambda v: term(a, v), mpf(b)) / n
@@ -160,11 +160,11 @@ CATEGORICAL = {
             lambda y, p: ce_row(y, [mp.log(mpf(v)) for v in p])),
     "cce_with_logits": (cce_ch.cce_with_logits, Y_ROWS, Z_ROWS,
                         lambda y, z: ce_row(y, log_softmax_exact(z))),
-    "cce_with_logits_fast": (acc_ch.cce_with_logits_fast, Y_ROWS, Z_ROWS,
+    "cce_with_logits_fast": (speed_ch.cce_with_logits_fast, Y_ROWS, Z_ROWS,
                              lambda y, z: ce_row(y, log_softmax_exact(z))),
     "sparse_cce_with_logits": (cce_ch.sparse_cce_with_logits, LABELS, Z_ROWS,
                                lambda k, z: -log_softmax_exact(z)[int(k)]),
-    "sparse_cce_with_logits_fast": (acc_ch.sparse_cce_with_logits_fast, LABELS, Z_ROWS,
+    "sparse_cce_with_logits_fast": (speed_ch.sparse_cce_with_logits_fast, LABELS, Z_ROWS,
                                     lambda k, z: -log_softmax_exact(z)[int(k)]),
 }
 
@@ -291,15 +291,17 @@ P_CAL = [0.93, 0.07, 0.61, 0.88, 0.38, 0.27, 0.52]   # no value on a bin edge of
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_calibration_error_and_brier_score(dtype, n):
     index, counts = tiled(np.arange(len(P_CAL)), n)
-    y, p = np.array(Y_CAL)[index], np.array(P_CAL, dtype)[index]
+    pattern = np.array(P_CAL, dtype)
+    y, p = np.array(Y_CAL)[index], pattern[index]
     bins = {}
     for k, c in enumerate(counts):
         if c:
-            b = min(int(float(p[k]) * 10), 9)
+            b = min(int(float(pattern[k]) * 10), 9)
             total, conf, hits = bins.get(b, (0, mp.mpf(0), 0))
-            bins[b] = (total + c, conf + c * mpf(p[k]), hits + c * Y_CAL[k])
+            bins[b] = (total + c, conf + c * mpf(pattern[k]), hits + c * Y_CAL[k])
     exact_ece = mp.fsum(abs(hits - conf) for total, conf, hits in bins.values()) / n
-    exact_brier = mp.fsum(c * (mpf(p[k]) - Y_CAL[k]) ** 2 for k, c in enumerate(counts)) / n
+    exact_brier = mp.fsum(c * (mpf(pattern[k]) - Y_CAL[k]) ** 2
+                          for k, c in enumerate(counts)) / n
     for got, exact in ((cal_ch.expected_calibration_error(y, p, n_bins=10), exact_ece),
                        (cal_ch.brier_score(y, p), exact_brier)):
         assert np.asarray(got).dtype == dtype
