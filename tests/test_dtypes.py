@@ -306,3 +306,32 @@ def test_calibration_error_and_brier_score(dtype, n):
                        (cal_ch.brier_score(y, p), exact_brier)):
         assert np.asarray(got).dtype == dtype
         assert ulps(got, exact, dtype) <= MAX_ULP, (float(got), float(exact))
+
+
+# ----------------------------------------------------------------------------------------------
+# The one-hidden-layer network of the backprop chapter: its mean loss and gradients in float16
+# and float32, against the same computation in float64 on the same (rounded) inputs, which is
+# accurate to far below a float32 ULP.
+bp_ch = load_chapter("backprop")
+
+
+@pytest.mark.parametrize("n", [1, 65_520, 100_000])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("loss", ["bce", "mse"])
+def test_backprop_loss_and_gradients(dtype, n, loss):
+    rng = np.random.default_rng(0)
+    params = {k: v.astype(dtype) for k, v in bp_ch.mlp_init(2, 4, rng, scale=0.5).items()}
+    X = rng.normal(0, 1, (n, 2)).astype(dtype)
+    y = (rng.random(n) < 0.5).astype(dtype)
+    value, grads = bp_ch.mlp_loss_and_grad(params, X, y, loss=loss)
+    wide = {k: v.astype(np.float64) for k, v in params.items()}
+    value64, grads64 = bp_ch.mlp_loss_and_grad(wide, X.astype(np.float64), y.astype(np.float64),
+                                               loss=loss)
+    assert np.asarray(value).dtype == dtype
+    assert ulps(value, mpf(value64), dtype) <= MAX_ULP
+    for key, grad in grads.items():
+        assert grad.dtype == dtype, key
+        # each entry within a few ULP of the float64 result, or of its size where it rounds to 0
+        scale = np.maximum(np.abs(grads64[key]), np.finfo(dtype).tiny)
+        spacing = np.spacing(scale.astype(dtype)).astype(np.float64)
+        assert np.all(np.abs(grad.astype(np.float64) - grads64[key]) <= MAX_ULP * spacing), key
