@@ -103,6 +103,19 @@ def test_ulp_error_hand_made_cases():
         assert u(computed, exact) == np.inf
 
 
+def test_ulp_error_does_not_depend_on_the_callers_mpmath_precision():
+    """An exact value made at 60 digits keeps its meaning when the caller later lowers mpmath's
+    precision: ulp_error works at its own precision (it once rounded the exact value first)."""
+    mp = oracle.mp
+    exact = mp.mpf(1) / 10                                 # made at the tests' 60 digits
+    saved = mp.dps
+    try:
+        mp.dps = 15                                        # mpmath's default
+        assert ch.ulp_error(0.1, exact) == pytest.approx(0.4, abs=1e-12)
+    finally:
+        mp.dps = saved
+
+
 def test_ulp_error_agrees_with_the_oracle_away_from_powers_of_two():
     rng = np.random.default_rng(4)
     for x in np.exp(rng.uniform(-700, 700, 200)) * rng.choice([-1, 1], 200):
