@@ -16,7 +16,8 @@ runs; cell metadata `book.points` gives its points, default 1). See book/convent
 - nbgrader (`nbgrader`): a course directory with, per chapter, `source/<chapter>/<chapter>.ipynb`
   (answer cells as solution regions between `### BEGIN SOLUTION` / `### END SOLUTION`, self-
   checks as graded test cells with points, the other solution cells removed), the helper
-  modules, and the code of the chapters it loads (as `chapters/NAME.nb.json`); then
+  modules, and the code of every other chapter (as `chapters/NAME.nb.json`, for the
+  chapters it loads); then
   `nbgrader generate_assignment` writes the released student version to `release/`.
 """
 import copy
@@ -44,7 +45,6 @@ SINGLE = re.compile(r"(?ms)^(?P<f>:{3,}|`{3,})\{solution\}.*?^(?P=f)[ \t]*$\n?")
 HIDDEN = re.compile(r"(?ms)^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?")
 CHECKED_NAMES = re.compile(r"\b(?:answer|close|within|equal|function_matches|finite)\(\s*"
                            r"[\"'](\w+)[\"']")
-LOADS = re.compile(r"load_chapter\(\s*[\"'](\w+)[\"']")
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
@@ -129,17 +129,6 @@ def nbgrader_meta(grade_id, solution=False, grade=False, points=0):
     return meta
 
 
-def dependencies(name, seen=None):
-    """The chapters whose functions `name` loads, directly or through others."""
-    seen = set() if seen is None else seen
-    nb = nbformat.read(CHAPTERS / f"{name}.ipynb", as_version=4)
-    for dep in LOADS.findall("\n".join(c.source for c in nb.cells if c.cell_type == "code")):
-        if dep not in seen and dep != name:
-            seen.add(dep)
-            dependencies(dep, seen)
-    return seen
-
-
 def code_only(nb):
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if c.cell_type == "code"]
@@ -186,7 +175,7 @@ def write_nbgrader(course):
         nbformat.write(transform(nb, "nbgrader"), folder / path.name)
         for helper in HELPERS:
             shutil.copy(CHAPTERS / helper, folder / helper)
-        for dep in sorted(dependencies(name)):
+        for dep in sorted(p.stem for p in toc_notebooks() if p.stem != name):
             nbformat.write(code_only(nbformat.read(CHAPTERS / f"{dep}.ipynb", as_version=4)),
                            folder / "chapters" / f"{dep}.nb.json")   # see bookfunctions.py
         points = sum(c.metadata.get("book", {}).get("points", 1)
