@@ -236,7 +236,7 @@ def test_sigmoid_is_monotone_and_in_unit_interval(a, b):
 @FAST
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_sigmoid_applied_twice_has_a_loss_floor(z):
-    # the chapter's exercise: logits squeezed into [0, 1] cannot push the loss below log(1 + 1/e)
+    # the chapter's pitfall: logits squeezed into [0, 1] cannot push the loss below log(1 + 1/e)
     floor = math.log1p(math.exp(-1.0))
     assert ch.bce_with_logits(1.0, ch.sigmoid(z)) >= floor * (1 - 4e-16)
 
