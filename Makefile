@@ -66,7 +66,7 @@ book: venv assets student
 	$(JB)
 	@echo "Open _build/html/index.html in a browser."
 
-book-no-solutions: venv assets
+book-no-solutions: venv assets student
 	$(BIN)/python tools/strip_solutions.py _build/no-solutions-src
 	cd _build/no-solutions-src && ../../$(BIN)/jupyter-book build . --all -W -n --keep-going \
 		--path-output ../no-solutions

@@ -4,7 +4,7 @@ Usage: python tools/strip_solutions.py DEST
 
 sphinx-exercise's own `hide_solutions` crashes on gated solutions (solution-start/-end) in
 version 1.2.1, so the solutions are removed from the sources instead: every cell from a
-`{solution-start}` directive to its `{solution-end}`, and every single-cell `{solution}`.
+`{solution-start}` directive to its `{solution-end}`, and every `{solution}` block.
 """
 import pathlib
 import re
@@ -15,9 +15,11 @@ import nbformat
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from assignments import SINGLE as SOLUTION_BLOCK  # noqa: E402  (a whole {solution} block)
+
 FENCE = r"(?:```|:{3,})"      # backtick or MyST colon fence
-START, END, SINGLE = (re.compile(FENCE + p) for p in
-                      (r"\{solution-start\}", r"\{solution-end\}", r"\{solution\}"))
+START, END = (re.compile(FENCE + p) for p in (r"\{solution-start\}", r"\{solution-end\}"))
 
 
 def strip_notebook(source: pathlib.Path, target: pathlib.Path) -> int:
@@ -27,8 +29,13 @@ def strip_notebook(source: pathlib.Path, target: pathlib.Path) -> int:
         text = cell.source if cell.cell_type == "markdown" else ""
         if START.search(text):
             inside = True
-        if inside or SINGLE.search(text):
+        if inside:
             removed += 1
+        elif SOLUTION_BLOCK.search(text):     # drop the solution, keep what else the cell says
+            removed += 1
+            cell.source = SOLUTION_BLOCK.sub("", text)
+            if cell.source.strip():
+                kept.append(cell)
         else:
             kept.append(cell)
         if END.search(text):
@@ -46,6 +53,8 @@ def main(dest: pathlib.Path) -> None:
     config["title"] += " (exercises without solutions)"
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     (dest / "_vendor").symlink_to(ROOT / "_vendor")
+    (dest / "_build").mkdir()                  # the student notebooks the pages link to
+    (dest / "_build" / "student").symlink_to(ROOT / "_build" / "student")
     for notebook in sorted((dest / "book" / "chapters").glob("*.ipynb")):
         print(f"{notebook.name}: removed {strip_notebook(notebook, notebook)} solution cells")
 
