@@ -101,3 +101,30 @@ def test_at_least_four_exercises_each_with_a_solution(path):
     assert set(exercises) <= solved, f"exercises without solution: {set(exercises) - solved}"
     assert len(re.findall(fence + r"\{solution(?:-start)?\}[^\n]*\n(?::[^\n]*\n)*?:class: dropdown",
                           text)) >= len(exercises), "every solution must be collapsed (dropdown)"
+
+
+# ------------------------------------------------------------------ one sitting, one home
+MAX_WORDS = 3_000          # "at most about 3,000 words of prose" (markdown cells, split on spaces)
+MAX_VISIBLE_LINES = 15     # longer cells are collapsed on the site (hide-input) or removed
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_chapter_is_one_sitting(path):
+    cells = nbformat.read(path, as_version=4).cells
+    words = sum(len(c.source.split()) for c in cells if c.cell_type == "markdown")
+    assert words <= MAX_WORDS, f"{words} words of prose"
+    for cell in cells:
+        hidden = {"hide-input", "remove-cell", "remove-input"} & set(cell.metadata.get("tags", []))
+        if cell.cell_type == "code" and not hidden:
+            lines = len(cell.source.splitlines())
+            assert lines <= MAX_VISIBLE_LINES, f"visible code cell of {lines} lines:\n{cell.source[:200]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_title_label_and_colon_fenced_exercises(path):
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].source.startswith(f"(ch-{path.stem.replace('_', '-')})=\n# "), \
+        "the title cell starts with the chapter's label (ch-NAME)= and its # title"
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert not re.search(r"```\{(exercise|solution)", text), \
+        "exercises use MyST colon fences (they render in Jupyter and Colab), not backticks"
