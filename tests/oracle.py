@@ -71,3 +71,10 @@ def central_difference_gradient(loss, x, h=1e-6):
         step[index] = h
         grad[index] = (loss(x + step) - loss(x - step)) / (2 * h)
     return grad
+
+
+def exact_focal(y, z, gamma, alpha=None):
+    """The focal loss of one element: alpha_t sigma(-t)^gamma log(1 + e^-t), t = +-z."""
+    t = mp.mpf(float(z)) if y == 1 else -mp.mpf(float(z))
+    alpha_t = 1 if alpha is None else (mp.mpf(alpha) if y == 1 else 1 - mp.mpf(alpha))
+    return alpha_t * (1 / (1 + mp.exp(t))) ** gamma * mp.log1p(mp.exp(-t))

@@ -22,9 +22,10 @@ import mpmath
 import numpy as np
 import pytest
 
+from conftest import INSTALL, require  # noqa: E402  (shared with the other framework tests)
+from oracle import exact_focal  # noqa: E402
 from bookfunctions import load_chapter
 
-INSTALL = "pip install -r requirements-frameworks.txt"
 red = load_chapter("reductions")           # the focal loss
 bce_ch, logits_ch, cce_ch = load_chapter("bce"), load_chapter("logits"), load_chapter("cce")
 mp = mpmath.mp
@@ -34,32 +35,7 @@ F64_REL = 1e-13        # float64 framework vs the book
 F32_REL = 2e-6         # float32 framework (Keras) vs the book: a few float32 ulps
 
 
-def require(name):
-    """Import a framework module, or fail (not skip) with the install line."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        pytest.fail(f"{name} is not installed ({error}); run: {INSTALL}", pytrace=False)
-
-
-def exact_focal(y, z, gamma, alpha=None):
-    """The focal loss of one element in mpmath: alpha_t sigma(-t)^gamma log(1 + e^-t)."""
-    t = mp.mpf(float(z)) if y == 1 else -mp.mpf(float(z))
-    alpha_t = 1 if alpha is None else (mp.mpf(alpha) if y == 1 else 1 - mp.mpf(alpha))
-    return alpha_t * (1 / (1 + mp.exp(t))) ** gamma * mp.log1p(mp.exp(-t))
-
-
 # ------------------------------------------------------------------ PyTorch (in process)
-@pytest.fixture(scope="module")
-def torch():
-    module = require("torch")
-    module.set_num_threads(1)
-    return module
-
-
-@pytest.fixture(scope="module")
-def F(torch):
-    return torch.nn.functional
 
 
 def test_torch_bce_with_logits_agrees_on_moderate_logits(torch, F):

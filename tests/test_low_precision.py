@@ -9,7 +9,6 @@ Two kinds:
 
 The frameworks are not in requirements.txt: a missing one FAILS (never skips) with the install line.
 """
-import importlib
 import json
 import math
 import os
@@ -21,34 +20,14 @@ import mpmath
 import numpy as np
 import pytest
 
+from conftest import require  # noqa: E402  (shared with the other framework tests)
 from bookfunctions import load_chapter
 
-INSTALL = "pip install -r requirements-frameworks.txt"
 mp = mpmath.mp
 mp.dps = 60
 logits_ch, bce_ch, cce_ch = load_chapter("logits"), load_chapter("bce"), load_chapter("cce")
 
 ULP_BOUND = 4          # the chapter's "within 4 ULP" (float16, and bfloat16 via float32)
-
-
-def require(name):
-    """Import a framework module, or fail (not skip) with the install line."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        pytest.fail(f"{name} is not installed ({error}); run: {INSTALL}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def torch():
-    torch = require("torch")
-    torch.set_num_threads(1)
-    return torch
-
-
-@pytest.fixture(scope="module")
-def F(torch):
-    return torch.nn.functional
 
 
 @pytest.fixture(scope="module")

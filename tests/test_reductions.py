@@ -10,7 +10,6 @@ Bounds asserted (the chapter prints the first):
   PyTorch float64 vs the book    relative 1e-13
 PyTorch is not in requirements.txt: a missing one FAILS (never skips) with the install line.
 """
-import importlib
 import itertools
 from fractions import Fraction
 
@@ -19,10 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import require  # noqa: E402  (shared with the other framework tests)
+from oracle import exact_focal  # noqa: E402
 from bookfunctions import load_chapter
 from oracle import central_difference_gradient
 
-INSTALL = "pip install -r requirements-frameworks.txt"
 red = load_chapter("reductions")
 bce_ch, logits_ch, cce_ch = load_chapter("bce"), load_chapter("logits"), load_chapter("cce")
 mp = mpmath.mp
@@ -39,19 +39,7 @@ def ulp_focal_grad(gamma):
     return 6 + 2 * gamma
 
 
-def require(name):
-    """Import a framework module, or fail (not skip) with the install line."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        pytest.fail(f"{name} is not installed ({error}); run: {INSTALL}", pytrace=False)
-
-
 # ------------------------------------------------------------------ mpmath oracle for the focal loss
-def exact_focal(y, z, gamma, alpha=None):
-    t = mp.mpf(float(z)) if y == 1 else -mp.mpf(float(z))
-    alpha_t = 1 if alpha is None else (mp.mpf(alpha) if y == 1 else 1 - mp.mpf(alpha))
-    return alpha_t * (1 / (1 + mp.exp(t))) ** gamma * mp.log1p(mp.exp(-t))
 
 
 def exact_focal_grad(y, z, gamma, alpha=None):
@@ -270,16 +258,6 @@ def test_label_smoothing_best_logit_and_gradient():
 
 
 # ------------------------------------------------------------------ PyTorch (in process)
-@pytest.fixture(scope="module")
-def torch():
-    module = require("torch")
-    module.set_num_threads(1)
-    return module
-
-
-@pytest.fixture(scope="module")
-def F(torch):
-    return torch.nn.functional
 
 
 def test_torch_weighted_bce_mean_divides_by_n(torch, F):

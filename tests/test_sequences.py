@@ -14,7 +14,6 @@ formulas.
   falls like 1/T^2 and T^2 times it tends to ((s - mean s) - (t - mean t)) / K.
 The oracle tests of `ignore_index` and `axis` themselves are in tests/test_cce.py.
 """
-import importlib
 import json
 import math
 import os
@@ -26,33 +25,13 @@ import mpmath
 import numpy as np
 import pytest
 
+from conftest import require  # noqa: E402  (shared with the other framework tests)
 from bookfunctions import load_chapter
 from oracle import central_difference_gradient
 
-INSTALL = "pip install -r requirements-frameworks.txt"
 cce_ch, info_ch = load_chapter("cce"), load_chapter("information")
 F64_REL = 1e-12
 F32_REL = 1e-6
-
-
-def require(name):
-    """Import a framework module, or fail (not skip) with the install line."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        pytest.fail(f"{name} is not installed ({error}); run: {INSTALL}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def torch():
-    module = require("torch")
-    module.set_num_threads(1)
-    return module
-
-
-@pytest.fixture(scope="module")
-def F(torch):
-    return torch.nn.functional
 
 
 # ------------------------------------------------------------------ data (as in the chapter)
